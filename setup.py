@@ -18,6 +18,7 @@ setup(
     entry_points={
         "console_scripts": [
             "hgkd-user-dir=fairseq_hgkd.cli.user_dir:main",
+            "hgkd-prepare=fairseq_hgkd.cli.prepare_data:main",
         ]
     },
 )

@@ -6,6 +6,11 @@ fairseq's checkpoint loading work under torch's weights-only unpickler (see safe
 """
 __version__ = "0.1.0"
 
+import logging
+
+# fairseq logs an INFO line about tensorboardX at import; it is noise for text translation
+logging.getLogger("fairseq.tasks.text_to_speech").setLevel(logging.WARNING)
+
 try:
     import fairseq  # noqa: F401
 except ImportError as error:  # pragma: no cover - depends on the environment

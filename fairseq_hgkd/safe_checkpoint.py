@@ -159,14 +159,20 @@ def _guard_file_loader(load):
             )
             with _full_pickle():
                 return load(path, *args, **kwargs)
-        except (RuntimeError, EOFError) as error:
+        except HgkdError:
+            raise
+        except MemoryError:
+            raise
+        except Exception as error:  # anything else torch or fairseq trips over: not a checkpoint
             message = str(error)
             if isinstance(error, EOFError) or "PytorchStreamReader" in message or "zip archive" in message:
-                raise CheckpointReadError(
-                    f"{path} is truncated or not a PyTorch checkpoint ({_first_line(error)}); "
-                    "re-copy the file or point to another checkpoint"
-                ) from None
-            raise
+                what = "is truncated or not a PyTorch checkpoint"
+            else:
+                what = "is not a readable fairseq checkpoint"
+            raise CheckpointReadError(
+                f"{path} {what} ({type(error).__name__}: {_first_line(error)}); re-copy the file "
+                "or point to a checkpoint_*.pt written by fairseq-train"
+            ) from None
 
     guarded._hgkd_guarded = True
     return guarded

@@ -1,0 +1,1 @@
+"""Data preparation: raw parallel text -> cleaned -> joint sentencepiece BPE -> fairseq data-bin."""
