@@ -3,6 +3,7 @@ import argparse
 import os
 import sys
 
+from fairseq_hgkd.cli import quiet_logging
 from fairseq_hgkd.errors import HgkdError
 
 
@@ -40,6 +41,7 @@ def main(argv=None) -> int:
     from fairseq_hgkd.prepare.pipeline import PrepareSettings, prepare
 
     args = build_parser().parse_args(argv)
+    quiet_logging()
     try:
         if args.dataset == "local":
             if not args.src or not args.tgt:

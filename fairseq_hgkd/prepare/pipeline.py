@@ -68,8 +68,8 @@ def _check_settings(out: str, record: dict, force: bool) -> None:
         )
 
 
-def step_raw(out: str, spec: CorpusSpec, source: Optional[str]) -> None:
-    with atomic_directory(os.path.join(out, "raw")) as scratch:
+def step_raw(out: str, spec: CorpusSpec, source: Optional[str], replace: bool = False) -> None:
+    with atomic_directory(os.path.join(out, "raw"), overwrite=replace) as scratch:
         spec.fetch(scratch, source, spec)
         for split in SPLITS:
             lines = check_parallel(os.path.join(scratch, split), spec.src, spec.tgt, split)
@@ -194,7 +194,11 @@ def prepare(spec: CorpusSpec, out: str, settings: PrepareSettings, source: Optio
     _check_settings(out, record, force)
     remove_stale_partials(out)
     if force:
-        for step in STEPS:
+        # read and check the new corpus before anything finished is removed: bad input must
+        # leave the previous output as it was
+        _log("step 1/5 raw (--force: replacing earlier output once the new corpus is checked)")
+        step_raw(out, spec, source, replace=True)
+        for step in STEPS[1:]:
             shutil.rmtree(os.path.join(out, step), ignore_errors=True)
     write_json(os.path.join(out, "prepare.json"), record)
 
