@@ -1,0 +1,1 @@
+"""Evaluation: teacher-forced NLL/accuracy/calibration, BLEU/chrF, temperature fitting, reports."""
