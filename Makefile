@@ -16,6 +16,8 @@ STAMP := $(VENV)/.hgkd-installed
 
 .PHONY: install test demo clean
 
+DEMO_WORKDIR ?= runs/multi30k_de_en-cpu
+
 install: $(STAMP)
 
 $(STAMP): setup.py requirements/build.txt requirements/runtime.txt requirements/test.txt
@@ -32,6 +34,13 @@ $(STAMP): setup.py requirements/build.txt requirements/runtime.txt requirements/
 
 test: $(STAMP)
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+# The main job: the Multi30K DE->EN grid at PRESET=cpu (teacher, 6 students, report) on this machine.
+demo: $(STAMP)
+	PRESET=cpu WORKDIR="$(DEMO_WORKDIR)" bash recipes/multi30k_de_en.sh
+	@echo
+	@echo "report:              $(DEMO_WORKDIR)/report.md (and report.json)"
+	@echo "reliability diagram: $(DEMO_WORKDIR)/reliability.png"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
