@@ -67,6 +67,32 @@ def kl_divergence(
     return torch.where(mask, kl, torch.zeros((), dtype=kl.dtype, device=kl.device))
 
 
+def mixed_loss(
+    student_lprobs: torch.Tensor,
+    teacher_lprobs: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    coef_kd: torch.Tensor,
+    coef_gold: torch.Tensor,
+    epsilon: float = 0.0,
+    temperature: float = 1.0,
+):
+    """c_kd * KL(q_T || p_T) + c_gold * NLL_eps per token, with (B, T) weights c_kd and c_gold.
+
+    Both distributions are re-tempered at T when T != 1. A zero weight drops its term entirely
+    (no 0 * inf). Returns (loss, nll, kl), each (B, T) with padding zeroed.
+    """
+    gold_loss, nll = smoothed_nll(student_lprobs, target, mask, epsilon)
+    if temperature != 1.0:
+        student_lprobs = tempered_log_probs(student_lprobs, temperature)
+        teacher_lprobs = tempered_log_probs(teacher_lprobs, temperature)
+    kl = kl_divergence(teacher_lprobs, student_lprobs, mask)
+    zero = torch.zeros((), dtype=kl.dtype, device=kl.device)
+    coef_kd, coef_gold = torch.as_tensor(coef_kd).float(), torch.as_tensor(coef_gold).float()
+    loss = torch.where(coef_kd > 0, coef_kd * kl, zero) + torch.where(coef_gold > 0, coef_gold * gold_loss, zero)
+    return torch.where(mask, loss, zero), nll, kl
+
+
 def hard_gate_loss(
     student_lprobs: torch.Tensor,
     teacher_lprobs: torch.Tensor,
@@ -80,10 +106,8 @@ def hard_gate_loss(
     `token_gates` is (B, T) boolean; for the sentence gate broadcast it over the sentence first.
     Returns (loss, nll, kl), each (B, T) with padding zeroed; nll is the unsmoothed gold NLL.
     """
-    gold_loss, nll = smoothed_nll(student_lprobs, target, mask, epsilon)
-    kl = kl_divergence(teacher_lprobs, student_lprobs, mask)
-    loss = torch.where(token_gates, kl, gold_loss)
-    return loss, nll, kl
+    gates = token_gates.float()
+    return mixed_loss(student_lprobs, teacher_lprobs, target, mask, gates, 1.0 - gates, epsilon)
 
 
 def word_kd_loss(
@@ -100,10 +124,8 @@ def word_kd_loss(
     Both distributions are re-tempered at T; T^2 keeps the KD gradient's scale independent of T.
     Returns (loss, nll, kl) with kl = KL(q_T || p_T), each (B, T) with padding zeroed.
     """
-    gold_loss, nll = smoothed_nll(student_lprobs, target, mask, epsilon)
-    if temperature != 1.0:
-        student_lprobs = tempered_log_probs(student_lprobs, temperature)
-        teacher_lprobs = tempered_log_probs(teacher_lprobs, temperature)
-    kl = kl_divergence(teacher_lprobs, student_lprobs, mask)
-    loss = (1.0 - alpha) * gold_loss + alpha * temperature**2 * kl
-    return loss, nll, kl
+    shape = target.shape
+    coef_kd = torch.full(shape, alpha * temperature**2, device=target.device)
+    coef_gold = torch.full(shape, 1.0 - alpha, device=target.device)
+    return mixed_loss(student_lprobs, teacher_lprobs, target, mask, coef_kd, coef_gold, epsilon,
+                      temperature)

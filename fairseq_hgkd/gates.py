@@ -31,25 +31,29 @@ def _at(lprobs: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def token_gate(
-    student_lprobs: torch.Tensor,
-    teacher_lprobs: torch.Tensor,
-    compared: torch.Tensor,
-    mask: torch.Tensor,
-) -> torch.Tensor:
-    """HKD-T: g_t = [log p(c_t) > log q(c_t)] on real positions, False on padding. Shape (B, T)."""
-    return (_at(student_lprobs, compared) > _at(teacher_lprobs, compared)) & mask
+def token_gate_from_scores(student_score: torch.Tensor, teacher_score: torch.Tensor,
+                           mask: torch.Tensor) -> torch.Tensor:
+    """g_t = [log p(c_t) > log q(c_t)] from the two (B, T) log-probabilities at c_t."""
+    return (student_score.float() > teacher_score.float()) & mask
 
 
 @torch.no_grad()
-def sentence_gate(
-    student_lprobs: torch.Tensor,
-    teacher_lprobs: torch.Tensor,
-    compared: torch.Tensor,
-    mask: torch.Tensor,
-) -> torch.Tensor:
-    """HKD-S: g = [sum_t log p(c_t) > sum_t log q(c_t)] over a sentence's real positions. Shape (B,)."""
+def sentence_gate_from_scores(student_score: torch.Tensor, teacher_score: torch.Tensor,
+                              mask: torch.Tensor) -> torch.Tensor:
+    """g = [sum_t log p(c_t) > sum_t log q(c_t)] over each sentence's real positions. Shape (B,)."""
     zero = torch.zeros((), device=mask.device)
-    student_score = torch.where(mask, _at(student_lprobs, compared), zero).sum(-1)
-    teacher_score = torch.where(mask, _at(teacher_lprobs, compared), zero).sum(-1)
-    return student_score > teacher_score
+    student_sum = torch.where(mask, student_score.float(), zero).sum(-1)
+    teacher_sum = torch.where(mask, teacher_score.float(), zero).sum(-1)
+    return student_sum > teacher_sum
+
+
+def token_gate(student_lprobs: torch.Tensor, teacher_lprobs: torch.Tensor,
+               compared: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """HKD-T: g_t = [log p(c_t) > log q(c_t)] on real positions, False on padding. Shape (B, T)."""
+    return token_gate_from_scores(_at(student_lprobs, compared), _at(teacher_lprobs, compared), mask)
+
+
+def sentence_gate(student_lprobs: torch.Tensor, teacher_lprobs: torch.Tensor,
+                  compared: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """HKD-S: g = [sum_t log p(c_t) > sum_t log q(c_t)] over a sentence's real positions. Shape (B,)."""
+    return sentence_gate_from_scores(_at(student_lprobs, compared), _at(teacher_lprobs, compared), mask)

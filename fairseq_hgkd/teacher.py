@@ -7,12 +7,17 @@ rebuilt from each checkpoint's own configuration, so any fairseq architecture an
 import logging
 import math
 import os
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
 from fairseq_hgkd import safe_checkpoint
-from fairseq_hgkd.distill_losses import ensemble_log_probs, tempered_log_probs
+from fairseq_hgkd.distill_losses import ensemble_log_probs
+from fairseq_hgkd.fused_distillation import (
+    TeacherDistribution,
+    teacher_distribution_,
+    teacher_distribution_from_log_probs,
+)
 from fairseq_hgkd.errors import HgkdError
 
 logger = logging.getLogger(__name__)
@@ -26,6 +31,10 @@ TEACHER_DTYPES = {"auto": None, "fp32": torch.float32, "fp16": torch.float16, "b
 
 class TeacherError(HgkdError):
     """The teacher cannot be used with this data or these options."""
+
+
+class NonFiniteTeacherOutput(Exception):
+    """The teacher produced NaN or inf for a batch (the task reports which batch)."""
 
 
 def validate_temperature(temperature: float, option: str = "--teacher-temperature") -> float:
@@ -146,20 +155,31 @@ class Teacher:
             if current.device != reference.device or current.dtype != dtype:
                 model.to(device=reference.device, dtype=dtype)
 
-    def _member_log_probs(self, model, net_output) -> torch.Tensor:
-        if getattr(model.decoder, "adaptive_softmax", None) is not None:
-            return model.get_normalized_probs(net_output, log_probs=True).float()
-        return tempered_log_probs(net_output[0], self.temperature)
-
     @torch.no_grad()
-    def log_probs(self, net_input: dict, student: torch.nn.Module) -> torch.Tensor:
-        """log q for the batch: (B, T, V) fp32, on the student's device, without gradient."""
+    def distribution(self, net_input: dict, student: torch.nn.Module,
+                     tokens: Optional[Dict[str, torch.Tensor]] = None) -> TeacherDistribution:
+        """q for the batch on the student's device, without gradient, with exact log q at `tokens`.
+
+        Raises NonFiniteTeacherOutput when a member produces NaN or inf (checked on the
+        per-position normalizers, so the check costs no extra pass over the vocabulary).
+        """
         self._follow(student)
-        members = []
+        outputs = []
         for model in self.models:
             model.eval()  # fairseq calls .train() on the student each step; keep the teacher frozen
-            members.append(self._member_log_probs(model, model(**net_input)))
-        return ensemble_log_probs(members)
+            outputs.append((model, model(**net_input)))
+        if any(getattr(m.decoder, "adaptive_softmax", None) is not None for m, _ in outputs):
+            members = [m.get_normalized_probs(o, log_probs=True).float() for m, o in outputs]
+            dist = teacher_distribution_from_log_probs(ensemble_log_probs(members), tokens)
+        else:  # the members' logits are ours alone: normalized in place, in blocks
+            dist = teacher_distribution_([o[0] for _, o in outputs], self.temperature, tokens)
+        if not bool(dist.finite):
+            raise NonFiniteTeacherOutput()
+        return dist
+
+    def log_probs(self, net_input: dict, student: torch.nn.Module) -> torch.Tensor:
+        """log q as a (B, T, V) fp32 tensor (reference use and tests)."""
+        return self.distribution(net_input, student).log_probs()
 
     def num_parameters(self) -> int:
         return sum(p.numel() for m in self.models for p in m.parameters())

@@ -92,8 +92,8 @@ def test_teacher_stays_frozen_outside_the_student(data_bin, teacher_checkpoint):
     assert teacher is not None
     batch = first_batch(task)
     student.train()
-    first = task.teacher_log_probs(batch, student)
-    second = task.teacher_log_probs(batch, student)
+    first = task.teacher_distribution(batch, student).probs
+    second = task.teacher_distribution(batch, student).probs
     assert torch.equal(first, second)  # dropout is off in the teacher although the student trains
     teacher_params = {id(p) for m in teacher.models for p in m.parameters()}
     assert not teacher_params & {id(p) for p in student.parameters()}
@@ -109,9 +109,10 @@ def test_teacher_follows_student_dtype(data_bin, teacher_checkpoint):
     task, cfg = build_task(data_bin, "--teacher-path", teacher_checkpoint["path"])
     student = task.build_model(cfg.model).to(torch.bfloat16)
     batch = first_batch(task)
-    lprobs = task.teacher_log_probs(batch, student)
+    probs = task.teacher_distribution(batch, student).probs
     assert next(task.teacher.models[0].parameters()).dtype == torch.bfloat16
-    assert lprobs.dtype == torch.float32 and torch.isfinite(lprobs).all()
+    assert probs.dtype == torch.float32 and torch.isfinite(probs).all()
+    assert torch.allclose(probs.sum(-1), torch.ones(probs.shape[:-1]), atol=1e-4)
 
 
 @pytest.mark.parametrize("criterion", ["hgkd_token", "hgkd_sentence"])
@@ -128,7 +129,7 @@ def test_criterion_logging_matches_pure_functions(data_bin, teacher_checkpoint, 
 
     with torch.no_grad():
         p = student.get_normalized_probs(student(**batch["net_input"]), log_probs=True).float()
-        q = task.teacher_log_probs(batch, student)
+        q = task.teacher.log_probs(batch["net_input"], student)
     target = batch["target"]
     mask = target.ne(task.target_dictionary.pad())
     if criterion == "hgkd_token":

@@ -7,7 +7,6 @@ fairseq metrics (loss and nll_loss in base 2 like fairseq's own criteria).
 """
 import math
 from dataclasses import dataclass, field
-from typing import Dict, Tuple
 
 import torch
 from fairseq import utils
@@ -18,7 +17,8 @@ from omegaconf import II
 
 from fairseq_hgkd import calibration_logging
 from fairseq_hgkd.calibration import bin_statistics, confidence_and_prediction
-from fairseq_hgkd.distill_losses import gold_log_probs
+from fairseq_hgkd.distill_losses import gold_log_probs, mixed_loss
+from fairseq_hgkd.fused_distillation import mixed_distillation_loss, student_stats
 from fairseq_hgkd.errors import HgkdError
 
 
@@ -32,12 +32,12 @@ class DistillationCriterionConfig(FairseqDataclass):
 
 
 class DistillationCriterion(FairseqCriterion):
-    """Base class; subclasses implement `token_losses`."""
+    """Base class; subclasses implement `mixing` (how much each token learns from which source)."""
 
     def __init__(self, task, sentence_avg: bool, label_smoothing: float = 0.0):
         super().__init__(task)
         name = type(self).__name__
-        if not hasattr(task, "teacher_log_probs"):
+        if not hasattr(task, "teacher_distribution"):
             raise HgkdError(
                 f"{name} needs --task translation_with_teacher (got {type(task).__name__}); "
                 "add --task translation_with_teacher --teacher-path PATH"
@@ -49,28 +49,54 @@ class DistillationCriterion(FairseqCriterion):
         self.sentence_avg = sentence_avg
         self.eps = label_smoothing
 
-    def token_losses(
-        self, lprobs, teacher_lprobs, target, mask, prediction
-    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, Dict[str, torch.Tensor]]:
-        """(loss, nll, kl, extra logging outputs), the tensors (B, T) with padding zeroed."""
+    # word_kd re-tempers both distributions; the fused path covers temperature 1
+    kd_temperature = 1.0
+
+    def mixing(self, scores, mask):
+        """Per-token weights (c_kd, c_gold), each (B, T), and extra logging outputs.
+
+        `scores[name] = (log p, log q)` at the gold tokens (name "gold") and at the student's
+        predictions ("prediction"), each (B, T).
+        """
         raise NotImplementedError
+
+    def _fusable(self, model) -> bool:
+        while hasattr(model, "module"):  # DDP wrappers
+            model = model.module
+        return self.kd_temperature == 1.0 and getattr(model.decoder, "adaptive_softmax", None) is None
 
     def forward(self, model, sample, reduce=True):
         net_output = model(**sample["net_input"])
-        # fairseq's log-softmax already computes in fp32; .float() makes that explicit
-        lprobs = model.get_normalized_probs(net_output, log_probs=True).float()
         target = model.get_targets(sample, net_output)
         mask = target.ne(self.padding_idx)
-        teacher_lprobs = self.task.teacher_log_probs(sample, model)
-        confidence, prediction = confidence_and_prediction(lprobs)
-
-        loss, nll, kl, extra = self.token_losses(lprobs, teacher_lprobs, target, mask, prediction)
+        fused = self._fusable(model)
+        if fused:
+            logits = net_output[0]
+            stats = student_stats(logits)
+            confidence, prediction = stats.confidence, stats.prediction
+            student_gold = stats.log_prob_at(target)
+        else:
+            # log-softmax in fp32 (fairseq's own get_normalized_probs already does; .float() is explicit)
+            lprobs = model.get_normalized_probs(net_output, log_probs=True).float()
+            confidence, prediction = confidence_and_prediction(lprobs)
+            student_gold = gold_log_probs(lprobs, target).detach()
+        teacher = self.task.teacher_distribution(
+            sample, model, {"gold": target, "prediction": prediction})
+        scores = {"gold": (student_gold, teacher.log_probs_at["gold"]),
+                  "prediction": (confidence.log(), teacher.log_probs_at["prediction"])}
+        coef_kd, coef_gold, extra = self.mixing(scores, mask)
+        if fused:
+            loss, nll, kl = mixed_distillation_loss(logits, teacher, target, mask, coef_kd,
+                                                    coef_gold, self.eps, stats)
+        else:
+            loss, nll, kl = mixed_loss(lprobs, teacher.log_probs(), target, mask, coef_kd,
+                                       coef_gold, self.eps, self.kd_temperature)
         loss = loss.sum()
-
         with torch.no_grad():
-            teacher_nll = -torch.where(mask, gold_log_probs(teacher_lprobs, target), 0.0).sum()
-            agree = (prediction.eq(teacher_lprobs.argmax(dim=-1)) & mask).sum()
-            stats = bin_statistics(confidence, prediction.eq(target), mask)
+            zero = torch.zeros((), device=target.device)
+            teacher_nll = -torch.where(mask, teacher.log_probs_at["gold"], zero).sum()
+            agree = (prediction.eq(teacher.argmax) & mask).sum()
+            bins = bin_statistics(confidence, prediction.eq(target), mask)
 
         ntokens = sample["ntokens"]
         nsentences = sample["target"].size(0)
@@ -84,7 +110,7 @@ class DistillationCriterion(FairseqCriterion):
             "nsentences": nsentences,
             "sample_size": nsentences if self.sentence_avg else ntokens,
             **extra,
-            **calibration_logging.logging_output(stats),
+            **calibration_logging.logging_output(bins),
         }
         return loss, logging_output["sample_size"], logging_output
 

@@ -13,8 +13,8 @@ from fairseq_hgkd.criterions.distillation_criterion import (
     DistillationCriterion,
     DistillationCriterionConfig,
 )
-from fairseq_hgkd.distill_losses import hard_gate_loss
-from fairseq_hgkd.gates import GATE_ON_CHOICES, compared_tokens, sentence_gate, token_gate
+from fairseq_hgkd.errors import HgkdError
+from fairseq_hgkd.gates import GATE_ON_CHOICES, sentence_gate_from_scores, token_gate_from_scores
 
 
 @dataclass
@@ -30,24 +30,26 @@ class _HardGateKD(DistillationCriterion):
     def __init__(self, task, sentence_avg, label_smoothing=0.0, gate_on="gold"):
         super().__init__(task, sentence_avg, label_smoothing)
         self.gate_on = str(gate_on)
+        if self.gate_on not in GATE_ON_CHOICES:
+            raise HgkdError(f"--gate-on must be one of {', '.join(GATE_ON_CHOICES)}, got {self.gate_on!r}")
 
-    def gates(self, lprobs, teacher_lprobs, compared, mask):
+    def gates(self, student_score, teacher_score, mask):
         """(token gates (B, T), number routed to the teacher, number of gated units)."""
         raise NotImplementedError
 
-    def token_losses(self, lprobs, teacher_lprobs, target, mask, prediction):
-        compared = compared_tokens(target, prediction, self.gate_on)
-        token_gates, routed, units = self.gates(lprobs, teacher_lprobs, compared, mask)
-        loss, nll, kl = hard_gate_loss(lprobs, teacher_lprobs, target, mask, token_gates, self.eps)
-        return loss, nll, kl, {"kd_routed": routed, "kd_units": units}
+    def mixing(self, scores, mask):
+        student_score, teacher_score = scores[self.gate_on]
+        token_gates, routed, units = self.gates(student_score, teacher_score, mask)
+        gates = token_gates.float()
+        return gates, 1.0 - gates, {"kd_routed": routed, "kd_units": units}
 
 
 @register_criterion("hgkd_token", dataclass=HardGateKDConfig)
 class TokenHardGateKD(_HardGateKD):
     """HKD-T: gate g_t = [p(c_t) > q(c_t)] for every target token."""
 
-    def gates(self, lprobs, teacher_lprobs, compared, mask):
-        g = token_gate(lprobs, teacher_lprobs, compared, mask)
+    def gates(self, student_score, teacher_score, mask):
+        g = token_gate_from_scores(student_score, teacher_score, mask)
         return g, g.sum(), mask.sum()
 
 
@@ -55,7 +57,7 @@ class TokenHardGateKD(_HardGateKD):
 class SentenceHardGateKD(_HardGateKD):
     """HKD-S: one gate per sentence, g = [sum_t log p(c_t) > sum_t log q(c_t)]."""
 
-    def gates(self, lprobs, teacher_lprobs, compared, mask):
-        g = sentence_gate(lprobs, teacher_lprobs, compared, mask)
+    def gates(self, student_score, teacher_score, mask):
+        g = sentence_gate_from_scores(student_score, teacher_score, mask)
         real = mask.any(dim=-1)
         return g.unsqueeze(-1) & mask, (g & real).sum(), real.sum()

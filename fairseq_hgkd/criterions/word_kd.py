@@ -4,13 +4,13 @@ loss_t = (1 - a) * NLL_t + a * T^2 * KL(q_T || p_T): every token learns from bot
 """
 from dataclasses import dataclass, field
 
+import torch
 from fairseq.criterions import register_criterion
 
 from fairseq_hgkd.criterions.distillation_criterion import (
     DistillationCriterion,
     DistillationCriterionConfig,
 )
-from fairseq_hgkd.distill_losses import word_kd_loss
 from fairseq_hgkd.errors import HgkdError
 from fairseq_hgkd.teacher import validate_temperature
 
@@ -32,10 +32,9 @@ class WordKD(DistillationCriterion):
         if not 0.0 <= kd_alpha <= 1.0:
             raise HgkdError(f"--kd-alpha must be in [0, 1], got {kd_alpha}")
         self.alpha = float(kd_alpha)
-        self.temperature = validate_temperature(kd_temperature, "--kd-temperature")
+        self.kd_temperature = validate_temperature(kd_temperature, "--kd-temperature")
 
-    def token_losses(self, lprobs, teacher_lprobs, target, mask, prediction):
-        loss, nll, kl = word_kd_loss(
-            lprobs, teacher_lprobs, target, mask, self.alpha, self.temperature, self.eps
-        )
-        return loss, nll, kl, {}
+    def mixing(self, scores, mask):
+        coef_kd = torch.full(mask.shape, self.alpha * self.kd_temperature**2, device=mask.device)
+        coef_gold = torch.full(mask.shape, 1.0 - self.alpha, device=mask.device)
+        return coef_kd, coef_gold, {}
