@@ -19,6 +19,10 @@ setup(
         "console_scripts": [
             "hgkd-user-dir=fairseq_hgkd.cli.user_dir:main",
             "hgkd-prepare=fairseq_hgkd.cli.prepare_data:main",
+            "hgkd-eval=fairseq_hgkd.cli.evaluate:main",
+            "hgkd-recipe=fairseq_hgkd.cli.recipe:main",
+            "hgkd-average=fairseq_hgkd.cli.average:main",
+            "hgkd-train-cpu=fairseq_hgkd.cli.train_cpu_ddp:main",
         ]
     },
 )

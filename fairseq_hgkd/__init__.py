@@ -2,7 +2,8 @@
 
 Importing the package (fairseq does so for `--user-dir`) registers the task
 `translation_with_teacher` and the criteria `hgkd_token`, `hgkd_sentence` and `word_kd`, and makes
-fairseq's checkpoint loading work under torch's weights-only unpickler (see safe_checkpoint.py).
+fairseq's checkpoint loading work under torch's weights-only unpickler (see safe_checkpoint.py) and
+its checkpoint copies atomic (checkpoint_writes.py).
 """
 __version__ = "0.1.0"
 
@@ -19,10 +20,11 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         "--no-deps --no-build-isolation plus requirements/runtime.txt (see README.md)"
     ) from error
 
-from fairseq_hgkd import safe_checkpoint
+from fairseq_hgkd import checkpoint_writes, safe_checkpoint
 from fairseq_hgkd.errors import install_excepthook
 
 safe_checkpoint.install()
+checkpoint_writes.install()
 install_excepthook()
 
 from fairseq_hgkd import criterions, tasks  # noqa: E402,F401  (registers them with fairseq)

@@ -10,16 +10,20 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
+from fairseq import utils
 from fairseq.dataclass import ChoiceEnum
 from fairseq.tasks import register_task
 from fairseq.tasks.translation import TranslationConfig, TranslationTask
 
 from fairseq_hgkd import calibration_logging
 from fairseq_hgkd.calibration import bin_statistics, confidence_and_prediction
+from fairseq_hgkd.data_bin_check import check_split
 from fairseq_hgkd.errors import HgkdError
 from fairseq_hgkd.teacher import (
     DATA_SIGNATURE_KEY,
     TEACHER_DTYPES,
+    NonFiniteTeacherOutput,
+    TeacherError,
     data_signature,
     load_teacher,
     validate_temperature,
@@ -57,6 +61,13 @@ class TranslationWithTeacherTask(TranslationTask):
         validate_temperature(cfg.teacher_temperature)
         self.teacher = None
 
+    def load_dataset(self, split, epoch=1, combine=False, **kwargs):
+        paths = utils.split_paths(self.cfg.data)
+        if split != self.cfg.train_subset:
+            paths = paths[:1]
+        check_split(paths[(epoch - 1) % len(paths)], split, self.cfg.source_lang, self.cfg.target_lang)
+        super().load_dataset(split, epoch=epoch, combine=combine, **kwargs)
+
     def build_model(self, cfg, from_checkpoint=False):
         model = super().build_model(cfg, from_checkpoint)
         # Only a training run loads the teacher: generation, hub loading and any rebuild from a
@@ -67,13 +78,23 @@ class TranslationWithTeacherTask(TranslationTask):
             )
         return model
 
-    def teacher_log_probs(self, sample, student) -> torch.Tensor:
-        """The teacher's fp32 log-probabilities for `sample`, on the student's device."""
+    def teacher_distribution(self, sample, student, tokens=None):
+        """The teacher's q for `sample` on the student's device (a TeacherDistribution), with
+        exact log q at the named (B, T) `tokens`."""
         if self.teacher is None:
             raise HgkdError(
                 "this criterion needs a teacher but the task has none; add --teacher-path PATH"
             )
-        return self.teacher.log_probs(sample["net_input"], student)
+        try:
+            return self.teacher.distribution(sample["net_input"], student, tokens)
+        except NonFiniteTeacherOutput:
+            ids = sample["id"].tolist()
+            shown = ", ".join(map(str, ids[:8])) + (", ..." if len(ids) > 8 else "")
+            raise TeacherError(
+                f"the teacher ({', '.join(self.teacher.paths)}) produced NaN/inf log-probabilities "
+                f"for the batch with sentence ids {shown} ({len(ids)} sentences); check the "
+                "teacher checkpoint, or use --teacher-dtype fp32 if it overflows in half precision"
+            ) from None
 
     def valid_step(self, sample, model, criterion):
         loss, sample_size, logging_output = super().valid_step(sample, model, criterion)
