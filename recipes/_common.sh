@@ -8,6 +8,8 @@
 #   NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT   multi-node training through torchrun
 #   LAUNCHER      your own command prefix for fairseq-train (e.g. a torchrun or srun line)
 #   PRECISION     fp32 | fp16 | bf16                        (default: fp32)
+#   PARALLEL      CPU only: students trained at once, the teacher's seq-KD decoding counting as
+#                 part of the seq_kd student (default: 2 for the cpu and smoke presets, 1 otherwise)
 #   SYSTEMS       students to train (default: base ls word_kd seq_kd hgkd_token hgkd_sentence)
 #   REDO          finished steps to redo: all, prepare, teacher, temperature, seq_kd_data,
 #                 a student's name, generate, report
@@ -33,30 +35,43 @@ case "$PRESET" in
 esac
 
 # run_recipe DATASET [extra hgkd-recipe options...]
+# The calling script sets PAPER_PREPARE_ARGS, PAPER_MODEL_ARGS, PAPER_TRAIN_ARGS and optionally
+# PAPER_AVERAGE_LAST, PAPER_GEN_ARGS and CPU_PREPARE_ARGS; the cpu and smoke presets are shared.
 run_recipe() {
     local dataset="$1"
     shift
-    local default_gpus=0
-    if [ "$PRESET" = paper ]; then default_gpus=1; fi
-    if [ "$PRESET" = smoke ]; then  # untrained models would decode to the maximum length
-        DEFAULT_GEN_ARGS="--beam 2 --max-len-a 1.2 --max-len-b 10"
-        DEFAULT_SEQ_KD_GEN_ARGS="--beam 1 --max-len-a 1.2 --max-len-b 10"
-    fi
+    local prepare model train average gen seq_kd_gen default_gpus=0 default_parallel=1
+    case "$PRESET" in
+    paper)
+        prepare="$PAPER_PREPARE_ARGS" model="$PAPER_MODEL_ARGS" train="$PAPER_TRAIN_ARGS"
+        average="${PAPER_AVERAGE_LAST:-5}" gen="${PAPER_GEN_ARGS:-"--beam 5 --lenpen 1.0"}"
+        seq_kd_gen="--beam 5" default_gpus=1 ;;
+    cpu)
+        prepare="${CPU_PREPARE_ARGS:-"--vocab-size 8000 --train-limit 30000"}"
+        model="$CPU_MODEL_ARGS" train="$CPU_TRAIN_ARGS" average=1
+        gen="--beam 5 --lenpen 1.0" seq_kd_gen="--beam 5" ;;
+    smoke)  # untrained models would decode to the maximum length: cap it
+        prepare="$SMOKE_PREPARE_ARGS" model="$SMOKE_MODEL_ARGS" train="$SMOKE_TRAIN_ARGS" average=1
+        gen="--beam 2 --max-len-a 1.2 --max-len-b 10" seq_kd_gen="--beam 1 --max-len-a 1.2 --max-len-b 10" ;;
+    esac
+    # on CPU, two single-threaded jobs at once use 2 cores better than one two-threaded job
+    if [ "$PRESET" != paper ] && [ "${GPUS:-0}" = 0 ]; then default_parallel=2; fi
     exec "$HGKD_RECIPE" \
         --dataset "$dataset" \
         --workdir "${WORKDIR:-runs/$dataset-$PRESET}" \
-        --prepare-args "${PREPARE_ARGS:-$DEFAULT_PREPARE_ARGS}" \
-        --model-args "${MODEL_ARGS:-$DEFAULT_MODEL_ARGS}" \
-        --train-args "${TRAIN_ARGS:-$DEFAULT_TRAIN_ARGS}" \
-        --teacher-model-args "${TEACHER_MODEL_ARGS:-${MODEL_ARGS:-$DEFAULT_MODEL_ARGS}}" \
-        --teacher-train-args "${TEACHER_TRAIN_ARGS:-${TRAIN_ARGS:-$DEFAULT_TRAIN_ARGS}}" \
-        --gen-args "${GEN_ARGS:-$DEFAULT_GEN_ARGS}" \
-        --seq-kd-gen-args "${SEQ_KD_GEN_ARGS:-$DEFAULT_SEQ_KD_GEN_ARGS}" \
-        --average-last "${AVERAGE_LAST:-$DEFAULT_AVERAGE_LAST}" \
+        --prepare-args "${PREPARE_ARGS:-$prepare}" \
+        --model-args "${MODEL_ARGS:-$model}" \
+        --train-args "${TRAIN_ARGS:-$train}" \
+        --teacher-model-args "${TEACHER_MODEL_ARGS:-${MODEL_ARGS:-$model}}" \
+        --teacher-train-args "${TEACHER_TRAIN_ARGS:-${TRAIN_ARGS:-$train}}" \
+        --gen-args "${GEN_ARGS:-$gen}" \
+        --seq-kd-gen-args "${SEQ_KD_GEN_ARGS:-$seq_kd_gen}" \
+        --average-last "${AVERAGE_LAST:-$average}" \
         --teacher-temperature "${TEACHER_TEMPERATURE:-fit}" \
         --eval-subsets "${EVAL_SUBSETS:-test}" \
         --systems "${SYSTEMS:-base ls word_kd seq_kd hgkd_token hgkd_sentence}" \
         --gpus "${GPUS:-$default_gpus}" \
+        --parallel "${PARALLEL:-$default_parallel}" \
         --precision "${PRECISION:-fp32}" \
         --nnodes "${NNODES:-1}" \
         --node-rank "${NODE_RANK:-0}" \
@@ -65,6 +80,11 @@ run_recipe() {
         --seed "${SEED:-1}" \
         --label "preset=$PRESET" \
         "$@"
+}
+
+# run_with_source DATASET: adds --from "$FROM" when FROM is set
+run_with_source() {
+    if [ -n "${FROM:-}" ]; then run_recipe "$1" --from "$FROM"; else run_recipe "$1"; fi
 }
 
 # Presets shared by every dataset: a tiny model for tests, a small one that runs on 2 CPU cores.

@@ -27,17 +27,24 @@ def worker(rank, checkpoint, init_file, extra):
         received = distributed_utils.broadcast_object(
             state, src_rank=0, group=dist.group.WORLD, dist_device=torch.device("cpu")
         )
-    except Exception as error:  # report, do not hang the other rank
-        if rank == 1:
-            print(f"RANK1 {type(error).__name__}: {error}", flush=True)
+    except Exception as error:
+        # rank 1 refused the state: it reports and leaves; rank 0, still broadcasting the
+        # tensors, then fails on the closed connection (as a real training run would stop)
+        _say(f"RANK{rank} {type(error).__name__}: {error}")
         return
+    checksum = sum(float(t.double().sum()) for t in received["model"].values())
     if rank == 1:
-        total = sum(float(t.double().sum()) for t in received["model"].values())
-        print(f"RANK1 cfg={type(received['cfg']).__name__} params={len(received['model'])} "
-              f"checksum={total:.6f} when={received['extra_state'].get('when')}", flush=True)
+        _say(f"RANK1 cfg={type(received['cfg']).__name__} params={len(received['model'])} "
+             f"checksum={checksum:.6f} when={received['extra_state'].get('when')}")
     else:
-        total = sum(float(t.double().sum()) for t in state["model"].values())
-        print(f"RANK0 checksum={total:.6f}", flush=True)
+        _say(f"RANK0 checksum={checksum:.6f}")
+    dist.barrier()  # leave together, so that no gloo thread is cut off at exit
+    dist.destroy_process_group()
+
+
+def _say(line):
+    sys.stdout.write(line + "\n")  # one write per line: the two ranks share stdout
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

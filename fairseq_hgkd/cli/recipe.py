@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-subsets", default="test", help="subsets to generate and report on; the first "
                    "one goes to WORKDIR/report.json")
     p.add_argument("--gpus", type=int, default=0, help="GPUs per node (0: CPU)")
+    p.add_argument("--parallel", type=int, default=1,
+                   help="CPU only: train this many students at once (the seq-KD decoding is part "
+                   "of the seq_kd student's job), each with its share of the cores")
     p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
     p.add_argument("--nnodes", type=int, default=1)
     p.add_argument("--node-rank", type=int, default=0)
@@ -72,7 +75,7 @@ def main(argv=None) -> int:
         teacher_temperature=args.teacher_temperature, eval_subsets=_list(args.eval_subsets) or ["test"],
         gpus=args.gpus, precision=args.precision, launcher=_words(args.launcher), nnodes=args.nnodes,
         node_rank=args.node_rank, redo=_list(args.redo), seed=args.seed, label=args.label,
-        workers=args.workers,
+        workers=args.workers, parallel=args.parallel,
     )
     try:
         written = Recipe(cfg).run()

@@ -1,9 +1,11 @@
 """Shared skeleton of the distillation criteria: one student and one teacher pass, then pure math.
 
-Data flow: the task gives the teacher's log-probabilities, the student's come from its forward
-pass; a subclass turns both into per-token losses with the pure functions of gates.py and
-distill_losses.py; the results leave as summable logging outputs that `reduce_metrics` turns into
-fairseq metrics (loss and nll_loss in base 2 like fairseq's own criteria).
+Data flow: the student's logits come from its forward pass, the teacher's distribution from the
+task; a subclass decides per token how much to learn from each source (`mixing`, with the pure
+gate functions of gates.py); the loss is computed by fused_distillation.py (or, for adaptive-softmax
+students and re-tempered word-KD, by the reference functions of distill_losses.py); the results
+leave as summable logging outputs that `reduce_metrics` turns into fairseq metrics (loss and
+nll_loss in base 2 like fairseq's own criteria).
 """
 import math
 from dataclasses import dataclass, field
@@ -18,8 +20,8 @@ from omegaconf import II
 from fairseq_hgkd import calibration_logging
 from fairseq_hgkd.calibration import bin_statistics, confidence_and_prediction
 from fairseq_hgkd.distill_losses import gold_log_probs, mixed_loss
-from fairseq_hgkd.fused_distillation import mixed_distillation_loss, student_stats
 from fairseq_hgkd.errors import HgkdError
+from fairseq_hgkd.fused_distillation import mixed_distillation_loss, student_stats
 
 
 @dataclass

@@ -16,7 +16,9 @@ class StepError(HgkdError):
 
 
 def say(message: str) -> None:
-    print(f"[recipe] {message}", file=sys.stderr, flush=True)
+    # one write per line: with PARALLEL > 1 several jobs report at once
+    sys.stderr.write(f"[recipe] {message}\n")
+    sys.stderr.flush()
 
 
 def _failure(label: str, returncode: int, log_path: str) -> StepError:
@@ -35,14 +37,14 @@ def _failure(label: str, returncode: int, log_path: str) -> StepError:
 
 def run_logged(command: List[str], log_path: str, label: str,
                progress: Optional[Callable[[str], Optional[str]]] = None,
-               stdout_path: Optional[str] = None) -> None:
+               stdout_path: Optional[str] = None, env: Optional[dict] = None) -> None:
     """Run `command`, appending its output to `log_path`.
 
     With `stdout_path`, standard output goes (atomically) to that file and only standard error to
-    the log. `progress(line)` may return a short summary to print for a line.
+    the log. `progress(line)` may return a short summary to print for a line; `env` adds variables.
     """
     os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     with open(log_path, "a", encoding="utf-8") as log:
         stamp = datetime.datetime.now().isoformat(timespec="seconds")
         log.write(f"\n===== {stamp} {shlex.join(command)}\n")

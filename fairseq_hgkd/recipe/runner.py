@@ -16,6 +16,7 @@ import shutil
 import socket
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional
 
@@ -53,6 +54,7 @@ class RecipeConfig:
     max_tokens_eval: int = 4000
     label: str = ""
     workers: int = 2
+    parallel: int = 1  # CPU: students trained (and test sets decoded) this many at once
 
 
 def _bin(name: str) -> str:
@@ -80,6 +82,9 @@ class Recipe:
             raise HgkdError(f"PRECISION={cfg.precision} needs GPUs (GPUS>=1)")
         if cfg.average_last < 1:
             raise HgkdError(f"AVERAGE_LAST must be >= 1, got {cfg.average_last}")
+        if cfg.parallel < 1 or (cfg.parallel > 1 and cfg.gpus > 0):
+            raise HgkdError(f"PARALLEL must be >= 1, and 1 with GPUs (got {cfg.parallel}); "
+                            "on GPUs use GPUS=N for data-parallel training")
         valid_steps = {"all", "prepare", "teacher", "temperature", "seq_kd_data", "generate",
                        REPORT_STEP} | set(STUDENTS)
         bad = [r for r in cfg.redo if r not in valid_steps]
@@ -103,6 +108,21 @@ class Recipe:
         while not os.path.exists(path):
             say(f"node {self.cfg.node_rank} waits for {what} ({path})")
             time.sleep(30)
+
+    def _job_env(self) -> Optional[dict]:
+        """With several CPU jobs at once, each gets its share of the cores."""
+        if self.cfg.parallel <= 1:
+            return None
+        threads = str(max(1, (os.cpu_count() or 1) // self.cfg.parallel))
+        return {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+
+    def _concurrently(self, calls) -> list:
+        """Run zero-argument callables, `parallel` at a time; the first failure is raised."""
+        if self.cfg.parallel <= 1 or len(calls) <= 1:
+            return [call() for call in calls]
+        with ThreadPoolExecutor(max_workers=self.cfg.parallel) as pool:
+            futures = [pool.submit(call) for call in calls]
+            return [future.result() for future in futures]
 
     def _device_args(self) -> List[str]:
         cfg = self.cfg
@@ -148,7 +168,7 @@ class Recipe:
             raise HgkdError("data preparation failed (see the hgkd-prepare error above)")
 
     def train(self, system: System, data_bin: str, teacher: Optional[str] = None,
-              temperature: Optional[float] = None) -> str:
+              temperature: Optional[float] = None, env: Optional[dict] = None) -> str:
         save_dir = self.path(system.name)
         done = os.path.join(save_dir, "DONE.json")
         if os.path.isfile(done) and not self.redo(system.name):
@@ -173,7 +193,8 @@ class Recipe:
         resumed = os.path.isfile(os.path.join(save_dir, "checkpoint_last.pt"))
         say(f"train {system.name}: {system.description}" + (" (resuming)" if resumed else ""))
         started = time.time()
-        run_logged(command, os.path.join(save_dir, "train.log"), f"train {system.name}", epoch_summary)
+        run_logged(command, os.path.join(save_dir, "train.log"), f"train {system.name}", epoch_summary,
+                   env=env)
         if self.main_node:
             write_json(done, {"system": system.name, "command": command,
                               "seconds": round(time.time() - started, 1),
@@ -240,7 +261,8 @@ class Recipe:
         elif self.cfg.precision == "fp16":
             command.append("--fp16")
         say(f"generate {label} on {subset}: {' '.join(gen_args)}")
-        run_logged(command, output + ".log", f"generate {label} {subset}", stdout_path=output)
+        run_logged(command, output + ".log", f"generate {label} {subset}", stdout_path=output,
+                   env=self._job_env())
         return output
 
     def seq_kd_data(self, teacher_checkpoint: str) -> str:
@@ -304,17 +326,24 @@ class Recipe:
         temperature = None
         if any(s.uses_teacher for s in students):
             temperature = self.teacher_temperature(teacher_ckpt)
-        seq_kd_bin = self.seq_kd_data(teacher_ckpt) if any(s.seq_kd_data for s in students) else None
-        checkpoints = {"teacher": teacher_ckpt}
-        for student in students:
-            data = seq_kd_bin if student.seq_kd_data else self.data_bin
-            save_dir = self.train(student, data, teacher_ckpt, temperature)
-            checkpoints[student.name] = self.eval_checkpoint(save_dir)
+
+        def train_student(student):
+            # the teacher's decoding of the training source is part of the seq-KD student's job,
+            # so that with PARALLEL > 1 it overlaps the other students' training
+            data = self.seq_kd_data(teacher_ckpt) if student.seq_kd_data else self.data_bin
+            return self.eval_checkpoint(
+                self.train(student, data, teacher_ckpt, temperature, env=self._job_env()))
+
+        longest_first = sorted(students, key=lambda s: not s.seq_kd_data)
+        trained = dict(zip([s.name for s in longest_first], self._concurrently(
+            [lambda s=s: train_student(s) for s in longest_first])))
+        checkpoints = {"teacher": teacher_ckpt, **{s.name: trained[s.name] for s in students}}
         if not self.main_node:
             say(f"node {self.cfg.node_rank}: training finished; node 0 generates and reports")
             return {}
-        for name, ckpt in checkpoints.items():
-            for subset in self.cfg.eval_subsets:
-                self.generate(ckpt, self.data_bin, subset, self.path(name, f"generate-{subset}.txt"),
-                              self.cfg.gen_args, name)
+        self._concurrently([
+            (lambda name=name, ckpt=ckpt, subset=subset: self.generate(
+                ckpt, self.data_bin, subset, self.path(name, f"generate-{subset}.txt"),
+                self.cfg.gen_args, name))
+            for name, ckpt in checkpoints.items() for subset in self.cfg.eval_subsets])
         return self.report(checkpoints)
