@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
-# CPU build by default; GPU users pick their own, e.g. TORCH_SPEC="torch==2.13.0" with a CUDA index.
+# CPU build by default; GPU users pick their own: any pip arguments, e.g.
+# TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128" (then make clean install)
 TORCH_SPEC ?= torch==2.13.0
 FAIRSEQ_SPEC ?= fairseq-fixed==0.12.3.1
 # Multi30K raw files: read from here when set, else the preparer downloads them.
@@ -23,7 +24,8 @@ install: $(STAMP)
 $(STAMP): setup.py requirements/build.txt requirements/runtime.txt requirements/test.txt
 	$(PYTHON) -m venv $(VENV)
 	@echo "== installing $(TORCH_SPEC), numpy, cython"
-	$(PIP_INSTALL) -q "$(TORCH_SPEC)" -r requirements/build.txt
+	$(PIP_INSTALL) -q $(TORCH_SPEC)
+	$(PIP_INSTALL) -q -r requirements/build.txt
 	@echo "== building $(FAIRSEQ_SPEC) from source without its dependencies (about 2-3 minutes)"
 	$(PIP_INSTALL) -q --no-deps --no-build-isolation "$(FAIRSEQ_SPEC)"
 	@echo "== installing fairseq's runtime requirements and fairseq-hgkd"
