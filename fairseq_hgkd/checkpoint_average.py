@@ -14,6 +14,8 @@ _EPOCH_CHECKPOINT = re.compile(r"^checkpoint(\d+)\.pt$")
 
 def last_epoch_checkpoints(save_dir: str, n: int) -> List[str]:
     """The n epoch checkpoints checkpoint{E}.pt with the highest E, oldest first."""
+    if not os.path.isdir(save_dir):
+        raise HgkdError(f"{save_dir} is not a directory; --last takes a training's save directory")
     epochs = sorted(
         int(m.group(1)) for m in map(_EPOCH_CHECKPOINT.match, os.listdir(save_dir)) if m
     )

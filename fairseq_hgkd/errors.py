@@ -28,3 +28,22 @@ def install_excepthook() -> None:
 
     hook._hgkd = True
     sys.excepthook = hook
+
+
+def one_line_errors(program: str):
+    """Decorate a console script's main(argv): an HgkdError becomes `program: error: ...` on stderr
+    and exit status 2, like argparse's own usage errors."""
+    import functools
+
+    def decorate(main):
+        @functools.wraps(main)
+        def run(argv=None) -> int:
+            try:
+                return main(argv)
+            except HgkdError as error:
+                print(f"{program}: error: {error}", file=sys.stderr)
+                return 2
+
+        return run
+
+    return decorate

@@ -72,6 +72,17 @@ def test_average_of_two_checkpoints_is_their_mean(teacher_checkpoint, students, 
     assert result.returncode == 2 and "exists; pass --force" in result.stderr
 
 
+def test_hgkd_average_refuses_bad_arguments_in_one_line(tmp_path):
+    out = str(tmp_path / "avg.pt")
+    missing = run([cli("hgkd-average"), str(tmp_path / "no_such_run"), "--last", "2", "--output", out],
+                  check=False)
+    assert missing.returncode == 2 and "is not a directory" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    zero = run([cli("hgkd-average"), str(tmp_path), "--last", "0", "--output", out], check=False)
+    assert zero.returncode == 2 and "--last must be >= 1, got 0" in zero.stderr
+    assert not os.path.exists(out)
+
+
 def test_hgkd_eval_cli_report_and_errors(data_bin, teacher_checkpoint, tmp_path):
     out = tmp_path / "report"
     result = run([cli("hgkd-eval"), data_bin, "--subset", "valid", "--checkpoint",

@@ -6,7 +6,7 @@ import sys
 from typing import Dict, List
 
 from fairseq_hgkd.cli import quiet_logging
-from fairseq_hgkd.errors import HgkdError
+from fairseq_hgkd.errors import HgkdError, one_line_errors
 
 
 def _named(values: List[str], option: str) -> Dict[str, str]:
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@one_line_errors("hgkd-eval")
 def main(argv=None) -> int:
     from fairseq_hgkd.atomic_io import write_json
     from fairseq_hgkd.evaluation import report as reporting
@@ -54,39 +55,35 @@ def main(argv=None) -> int:
 
     args = build_parser().parse_args(argv)
     quiet_logging()
-    try:
-        if not os.path.isdir(args.data_bin):
-            raise HgkdError(f"data-bin {args.data_bin} does not exist")
-        checkpoints = _named(args.checkpoint, "--checkpoint")
-        generated = _named(args.generated, "--generated")
-        logs = _named(args.train_log, "--train-log")
-        for option, named in (("--generated", generated), ("--train-log", logs)):
-            unknown = sorted(set(named) - set(checkpoints))
-            if unknown:
-                raise HgkdError(f"{option} names {unknown} have no --checkpoint NAME=PATH")
-        if args.fit_temperature:
-            fitted = {}
-            for name, path in checkpoints.items():
-                loaded = teacher_forced.load_model(args.data_bin, path, args.cpu)
-                fitted[name] = teacher_forced.fit_temperature(loaded, args.subset, args.max_tokens)
-                f = fitted[name]
-                print(f"{name}\ttemperature {f['temperature']:.4f}\tNLL {f['nll_at_1']:.4f} -> "
-                      f"{f['nll']:.4f} on {args.subset}")
-            if args.out:
-                write_json(os.path.join(args.out, "temperature.json"), fitted)
-            return 0
-        systems = [reporting.SystemSpec(name, path, generated.get(name), logs.get(name))
-                   for name, path in checkpoints.items()]
-        report = reporting.evaluate_systems(args.data_bin, systems, args.subset, args.references,
-                                            args.max_tokens, args.cpu)
+    if not os.path.isdir(args.data_bin):
+        raise HgkdError(f"data-bin {args.data_bin} does not exist")
+    checkpoints = _named(args.checkpoint, "--checkpoint")
+    generated = _named(args.generated, "--generated")
+    logs = _named(args.train_log, "--train-log")
+    for option, named in (("--generated", generated), ("--train-log", logs)):
+        unknown = sorted(set(named) - set(checkpoints))
+        if unknown:
+            raise HgkdError(f"{option} names {unknown} have no --checkpoint NAME=PATH")
+    if args.fit_temperature:
+        fitted = {}
+        for name, path in checkpoints.items():
+            loaded = teacher_forced.load_model(args.data_bin, path, args.cpu)
+            fitted[name] = teacher_forced.fit_temperature(loaded, args.subset, args.max_tokens)
+            f = fitted[name]
+            print(f"{name}\ttemperature {f['temperature']:.4f}\tNLL {f['nll_at_1']:.4f} -> "
+                  f"{f['nll']:.4f} on {args.subset}")
         if args.out:
-            for kind, path in reporting.write(report, args.out).items():
-                print(f"{kind}\t{path}")
-        else:
-            sys.stdout.write(reporting.markdown(report))
-    except HgkdError as error:
-        print(f"hgkd-eval: error: {error}", file=sys.stderr)
-        return 2
+            write_json(os.path.join(args.out, "temperature.json"), fitted)
+        return 0
+    systems = [reporting.SystemSpec(name, path, generated.get(name), logs.get(name))
+               for name, path in checkpoints.items()]
+    report = reporting.evaluate_systems(args.data_bin, systems, args.subset, args.references,
+                                        args.max_tokens, args.cpu)
+    if args.out:
+        for kind, path in reporting.write(report, args.out).items():
+            print(f"{kind}\t{path}")
+    else:
+        sys.stdout.write(reporting.markdown(report))
     return 0
 
 

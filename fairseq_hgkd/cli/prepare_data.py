@@ -4,7 +4,7 @@ import os
 import sys
 
 from fairseq_hgkd.cli import quiet_logging
-from fairseq_hgkd.errors import HgkdError
+from fairseq_hgkd.errors import HgkdError, one_line_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,37 +36,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@one_line_errors("hgkd-prepare")
 def main(argv=None) -> int:
     from fairseq_hgkd.prepare.corpora import CORPORA, local_corpus
     from fairseq_hgkd.prepare.pipeline import PrepareSettings, prepare
 
     args = build_parser().parse_args(argv)
     quiet_logging()
-    try:
-        if args.dataset == "local":
-            if not args.src or not args.tgt:
-                raise HgkdError("the local corpus needs --src LANG and --tgt LANG")
-            spec = local_corpus(args.src, args.tgt)
-        else:
-            spec = CORPORA[args.dataset]
-            if args.dataset.startswith("multi30k") and args.source is None:
-                args.source = os.environ.get("MULTI30K_DIR") or None
-        if args.source is not None and not os.path.exists(args.source):
-            raise HgkdError(f"--from {args.source} does not exist")
-        for name in ("vocab_size", "max_len", "train_limit"):
-            value = getattr(args, name)
-            if value is not None and value <= 0:
-                raise HgkdError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
-        settings = PrepareSettings(
-            vocab_size=args.vocab_size or spec.vocab_size,
-            max_len=args.max_len,
-            max_ratio=args.max_ratio or spec.max_ratio,
-            train_limit=args.train_limit,
-        )
-        data_bin = prepare(spec, args.out, settings, args.source, args.workers, args.force)
-    except HgkdError as error:
-        print(f"hgkd-prepare: error: {error}", file=sys.stderr)
-        return 2
+    if args.dataset == "local":
+        if not args.src or not args.tgt:
+            raise HgkdError("the local corpus needs --src LANG and --tgt LANG")
+        spec = local_corpus(args.src, args.tgt)
+    else:
+        spec = CORPORA[args.dataset]
+        if args.dataset.startswith("multi30k") and args.source is None:
+            args.source = os.environ.get("MULTI30K_DIR") or None
+    if args.source is not None and not os.path.exists(args.source):
+        raise HgkdError(f"--from {args.source} does not exist")
+    for name in ("vocab_size", "max_len", "train_limit"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            raise HgkdError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+    settings = PrepareSettings(
+        vocab_size=args.vocab_size or spec.vocab_size,
+        max_len=args.max_len,
+        max_ratio=args.max_ratio or spec.max_ratio,
+        train_limit=args.train_limit,
+    )
+    data_bin = prepare(spec, args.out, settings, args.source, args.workers, args.force)
     print(data_bin)
     return 0
 

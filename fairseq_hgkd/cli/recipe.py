@@ -9,7 +9,7 @@ import shlex
 import sys
 
 from fairseq_hgkd.cli import quiet_logging
-from fairseq_hgkd.errors import HgkdError
+from fairseq_hgkd.errors import one_line_errors
 
 
 def _words(text: str):
@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@one_line_errors("hgkd-recipe")
 def main(argv=None) -> int:
     from fairseq_hgkd.recipe.runner import Recipe, RecipeConfig
 
@@ -77,11 +78,7 @@ def main(argv=None) -> int:
         node_rank=args.node_rank, redo=_list(args.redo), seed=args.seed, label=args.label,
         workers=args.workers, parallel=args.parallel,
     )
-    try:
-        written = Recipe(cfg).run()
-    except HgkdError as error:
-        print(f"hgkd-recipe: error: {error}", file=sys.stderr)
-        return 2
+    written = Recipe(cfg).run()
     for subset, path in (written or {}).items():
         print(f"{subset}\t{path}")
     return 0

@@ -4,9 +4,10 @@ options]; every fairseq-train option works (--cpu and the distributed options ar
 import argparse
 import sys
 
-from fairseq_hgkd.errors import HgkdError
+from fairseq_hgkd.errors import one_line_errors
 
 
+@one_line_errors("hgkd-train-cpu")
 def main(argv=None) -> int:
     from fairseq_hgkd import cpu_distributed
 
@@ -16,11 +17,7 @@ def main(argv=None) -> int:
     if not rest or rest[0] in ("-h", "--help"):
         print(__doc__)
         return 0
-    try:
-        cpu_distributed.train(rest, args.workers)
-    except HgkdError as error:
-        print(f"hgkd-train-cpu: error: {error}", file=sys.stderr)
-        return 2
+    cpu_distributed.train(rest, args.workers)
     return 0
 
 
